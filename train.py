@@ -58,7 +58,7 @@ def build_parser():
     add("--out", help="output folder for checkpoints, metrics and pictures (default runs/DATASET)")
     add("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     add("--preset", default="cpu", choices=sorted(PRESETS), help="default sizes for a CPU or one GPU")
-    add("--vocab-size", type=int, help="WordPiece vocabulary size, special tokens included")
+    add("--vocab-size", type=int, help="BPE vocabulary size, special tokens included")
     add("--d-model", type=int, help="model width")
     add("--n-layers", type=int, help="transformer blocks")
     add("--n-heads", type=int, help="attention heads")
@@ -156,8 +156,8 @@ def encode_splits(tokenizer, dataset):
             for split in D.SPLITS}
 
 
-def training_batches(encoded, config, epoch, first_step):
-    """Yield (batch index, ids, lengths, labels positions) for one epoch, deterministically.
+def training_batches(encoded, config, epoch):
+    """Yield (batch, n_batches, document indices, (ids, lengths)) for one epoch, deterministically.
 
     The order of documents depends on (seed, epoch) and the window offsets on (seed, step), so
     a run resumed at any batch draws exactly the numbers an uninterrupted run would.
@@ -330,7 +330,7 @@ def run_epochs(run, interrupt):
     """Train from run["state"] to the last epoch; return False if interrupted (checkpoint saved)."""
     config, model, optimizer, state = run["config"], run["model"], run["optimizer"], run["state"]
     encoded, examples, classes = run["encoded"], run["dataset"].train, run["dataset"].classes
-    weights, device, out = run["weights"], run["device"], Path(config["out"])
+    weights, device = run["weights"], run["device"]
     steps_per_epoch = math.ceil(len(examples) / config["batch_size"])
     total_steps = steps_per_epoch * config["epochs"]
     steps_this_session, clock = 0, time.perf_counter()
@@ -338,7 +338,7 @@ def run_epochs(run, interrupt):
         warmup = epoch < config["warmup_epochs"]
         model.train()
         sums, count, tokens, window_start = {}, 0, 0, time.perf_counter()
-        for batch, n_batches, members, (ids, lengths) in training_batches(encoded["train"], config, epoch, state["batch"]):
+        for batch, n_batches, members, (ids, lengths) in training_batches(encoded["train"], config, epoch):
             if batch < state["batch"]:
                 continue
             torch.manual_seed(config["seed"] * 1_000_003 + state["step"])      # dropout and blanks of this step
@@ -358,19 +358,25 @@ def run_epochs(run, interrupt):
                 sums, count, tokens, window_start = {}, 0, 0, now
             if interrupt.check(steps_this_session) and batch + 1 < n_batches:
                 state["elapsed"] += time.perf_counter() - clock
-                save_checkpoint(out / "last.pt", state, model, optimizer, run["tokenizer"], config, classes)
-                print(f"saved a resumable checkpoint to {out / 'last.pt'}; continue with "
-                      f"python train.py --resume {out / 'last.pt'}", flush=True)
+                save_resumable(run, announce=True)
                 return False
         end_of_epoch(run, epoch, warmup)
         state["elapsed"] += time.perf_counter() - clock
         clock = time.perf_counter()
-        save_checkpoint(out / "last.pt", state, model, optimizer, run["tokenizer"], config, classes)
-        if interrupt.check(steps_this_session) and epoch + 1 < config["epochs"]:
-            print(f"saved a resumable checkpoint to {out / 'last.pt'}; continue with "
-                  f"python train.py --resume {out / 'last.pt'}", flush=True)
+        stopping = interrupt.check(steps_this_session) and epoch + 1 < config["epochs"]
+        save_resumable(run, announce=stopping)
+        if stopping:
             return False
     return True
+
+
+def save_resumable(run, announce):
+    """Save last.pt with the optimizer state; with `announce`, print how to resume."""
+    path = Path(run["config"]["out"]) / "last.pt"
+    save_checkpoint(path, run["state"], run["model"], run["optimizer"], run["tokenizer"], run["config"],
+                    run["dataset"].classes)
+    if announce:
+        print(f"saved a resumable checkpoint to {path}; continue with python train.py --resume {path}", flush=True)
 
 
 def end_of_epoch(run, epoch, warmup):
