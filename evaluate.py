@@ -7,7 +7,6 @@ beside two baselines on the same model (random scores, gradient x input), and pr
 per protocol. The metric definitions live in metrics.py.
 """
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -219,6 +218,15 @@ def format_table(table):
     return "\n".join(lines)
 
 
+def print_report(heading, classification, table, eraser):
+    """Print classification quality, then the paper-protocol table, then the ERASER protocol."""
+    print(f"{heading}: accuracy {classification['accuracy']:.3f} macro F1 {classification['macro_f1']:.3f}")
+    print("rationale metrics, paper protocol (word level, gold class, mean over documents):")
+    print(format_table(table))
+    print("ERASER protocol (hard rationale = predicted class's mask >= 0.5, soft = its mask): "
+          + " ".join(f"{name} {value:.3f}" for name, value in eraser.items()), flush=True)
+
+
 def eraser_predictions(examples, predictions, class_names):
     """Build the ERASER JSONL records: hard rationale of the predicted class's mask at 0.5."""
     records = []
@@ -271,14 +279,9 @@ def main(argv=None):
         model, examples, encoded, len(dataset.classes), config["max_len"], config["overlap"],
         with_faithfulness=not args.no_faithfulness, seed=config["seed"])
     records = eraser_predictions(examples, predictions, dataset.classes)
-    print(f"{args.split} split of {dataset.name}, {len(examples)} documents, {args.checkpoint}: "
-          f"accuracy {classification['accuracy']:.3f} macro F1 {classification['macro_f1']:.3f} "
-          f"({time.perf_counter() - start:.0f} s)")
-    print("rationale metrics, paper protocol (word level, gold class, mean over documents):")
-    print(format_table(table))
-    scores = eraser_scores(records, {e.doc_id: e.gold for e in examples})
-    print("ERASER protocol (hard rationale = predicted class's mask >= 0.5, soft = its mask): "
-          + " ".join(f"{name} {value:.3f}" for name, value in scores.items()))
+    eraser = eraser_scores(records, {e.doc_id: e.gold for e in examples})
+    print_report(f"{args.split} split of {dataset.name}, {len(examples)} documents, {args.checkpoint}, "
+                 f"evaluated in {time.perf_counter() - start:.0f} s", classification, table, eraser)
     if args.predictions:
         write_eraser_predictions(args.predictions, records)
         print(f"wrote {args.predictions}")

@@ -427,13 +427,9 @@ def final_evaluation(config, dataset, device):
     records = E.eraser_predictions(dataset.test, predictions, dataset.classes)
     E.write_eraser_predictions(out / "predictions_test.jsonl", records)
     eraser = E.eraser_scores(records, {e.doc_id: e.gold for e in dataset.test})
-    print(f"\ntest split, best checkpoint (epoch {checkpoint['state']['best_epoch']}): "
-          f"accuracy {classification['accuracy']:.3f} macro F1 {classification['macro_f1']:.3f} "
-          f"({len(dataset.test)} documents, evaluated in {format_seconds(time.perf_counter() - start)})")
-    print("rationale metrics, paper protocol (word level, gold class, mean over documents):")
-    print(E.format_table(table))
-    print("ERASER protocol (hard rationale = predicted class's mask >= 0.5, soft = its mask): "
-          + " ".join(f"{name} {value:.3f}" for name, value in eraser.items()))
+    E.print_report(f"\ntest split, best checkpoint (epoch {checkpoint['state']['best_epoch']}), "
+                   f"{len(dataset.test)} documents, evaluated in {format_seconds(time.perf_counter() - start)}",
+                   classification, table, eraser)
     metrics = {"dataset": dataset.name, "split": "test", "best_epoch": checkpoint["state"]["best_epoch"],
                "classification": classification, "paper_protocol": table, "eraser_protocol": eraser,
                "history": checkpoint["state"]["history"], "config": config}
