@@ -377,14 +377,16 @@ def rationale_loss(model, ids, lengths, labels, weights=None, warmup=False):
     return total, {name: value.detach() for name, value in parts.items()}, output
 
 
-def blank_random_tokens(ids, lengths, rate, blank_id, generator=None):
-    """Replace each real token by the blank token with probability `rate` (training input noise).
+def blank_random_tokens(ids, lengths, max_rate, blank_id, generator=None):
+    """Replace real tokens by the blank token, each text at its own rate drawn from U(0, max_rate).
 
-    The frozen scorer reads blanked texts, but the classifier is trained on full texts only and
-    would judge a blank by chance. Training it on texts with random blanks teaches it that a
-    blank carries no evidence, so a complement without the evidence falls to chance, as the
-    complement loss expects. ids: (B, T); returns a new (B, T) tensor.
+    The frozen scorer reads texts that are partly or mostly blank, but a classifier trained on
+    full texts only never sees a blank and judges such a text arbitrarily; the masks then learn
+    to exploit that (for example the complement of one class becomes "everything blank"). With
+    blank rates spread over [0, max_rate], the classifier learns that blanks carry no evidence,
+    so a text stripped of its evidence falls to chance. ids: (B, T); returns a new (B, T) tensor.
     """
     real = real_token_mask(lengths, ids.size(1))
-    draw = torch.rand(ids.shape, generator=generator, device=ids.device) < rate
+    rates = torch.rand(ids.size(0), 1, generator=generator, device=ids.device) * max_rate     # (B, 1)
+    draw = torch.rand(ids.shape, generator=generator, device=ids.device) < rates
     return torch.where(real & draw, torch.full_like(ids, blank_id), ids)

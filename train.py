@@ -72,8 +72,9 @@ def build_parser():
     add("--lr", type=float, help="peak AdamW learning rate (linear warm-up, cosine decay to 10%%)")
     add("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     add("--clip", type=float, default=1.0, help="gradient norm clipping threshold")
-    add("--blank-rate", type=float, default=0.1,
-        help="fraction of training tokens replaced by the blank token, so the classifier learns that blanks carry no evidence")
+    add("--blank-rate", type=float, default=0.5,
+        help="each training text gets a fraction of its tokens, drawn from U(0, blank-rate), replaced by the "
+             "blank token, so the classifier learns that blanks carry no evidence")
     for name, value in dataclasses.asdict(R.LossWeights()).items():
         if name != "class_weights":
             add("--w-" + name.replace("_", "-"), type=float, default=value, help=f"loss weight {name}")
