@@ -5,6 +5,10 @@ Every function takes plain inputs: the document's words, a (C, N) array of score
 (classes x words), the class names and, optionally, a gold rationale mask. So they work for
 any model or attribution method. Pictures are drawn on matplotlib's Agg canvas directly:
 they never need a display and never touch the pyplot backend.
+
+    python viz.py runs/movies/best.pt --text "a tedious , overlong mess" --html
+
+explains a new text with a trained checkpoint (see `main`).
 """
 
 from __future__ import annotations
