@@ -72,7 +72,7 @@ def build_parser():
     add("--lr", type=float, help="peak AdamW learning rate (linear warm-up, cosine decay to 10%%)")
     add("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     add("--clip", type=float, default=1.0, help="gradient norm clipping threshold")
-    add("--blank-rate", type=float, default=0.5,
+    add("--blank-rate", type=float, default=0.2,
         help="each training text gets a fraction of its tokens, drawn from U(0, blank-rate), replaced by the "
              "blank token, so the classifier learns that blanks carry no evidence")
     for name, value in dataclasses.asdict(R.LossWeights()).items():
