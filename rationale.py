@@ -41,6 +41,7 @@ class ModelConfig:
     kernel_radius: int = 12      # K: the mask at i sums weights of tokens j with |i - j| <= K
     init_weight: float = 0.5     # initial kernel weight, so that masks start near 0.78
     init_width: float = 2.0      # initial sigma
+    selector_grad_scale: float = 1.0   # share of the rationale head's gradient that reaches the encoder
 
     def __post_init__(self):
         if self.n_classes < 2:
@@ -112,6 +113,13 @@ class Block(nn.Module):
     def forward(self, x, valid):
         x = x + self.dropout(self.attention(self.ln1(x), valid))
         return x + self.dropout(self.mlp(self.ln2(x)))
+
+
+def scale_gradient(x, scale):
+    """Return x unchanged in the forward pass; multiply its gradient by `scale` in the backward pass."""
+    if scale == 1.0:
+        return x
+    return x * scale + x.detach() * (1.0 - scale)
 
 
 def length_mask(lengths, T):
@@ -223,7 +231,11 @@ class RationaleTransformer(nn.Module):
         logits = self.classifier(states[:, 0])                          # (B, C) from [CLS]
         if keep is not None:
             return ModelOutput(logits, None, None)
-        weight, raw_width = self.rationale_head(states).chunk(2, dim=-1)   # (B, T, C) each
+        # With selector_grad_scale < 1 the mask losses shape the shared encoder less than the
+        # classification loss does; a small model trained from scratch otherwise lets them
+        # overwrite the features the classifier needs.
+        head_input = scale_gradient(states, self.config.selector_grad_scale)
+        weight, raw_width = self.rationale_head(head_input).chunk(2, dim=-1)   # (B, T, C) each
         width = bounded_width(raw_width, self.config.min_width, self.config.max_width)
         mask = mask_kernel(weight, width, real, self.config.kernel_radius)
         return ModelOutput(logits, mask, width)

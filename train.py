@@ -30,10 +30,10 @@ import rationale as R
 PRESETS = {
     # Sized so that the default run on movie reviews takes about 15 minutes on 2 CPU cores.
     "cpu": dict(vocab_size=8000, d_model=128, n_layers=2, n_heads=4, d_mlp=256, max_len=256, overlap=32,
-                epochs=12, warmup_epochs=2, batch_size=32, lr=1e-3),
+                epochs=12, warmup_epochs=2, batch_size=32, lr=1e-3, selector_grad_scale=0.1),
     # One GPU: a wider and deeper model over longer windows for more epochs.
     "gpu": dict(vocab_size=16000, d_model=256, n_layers=4, n_heads=8, d_mlp=1024, max_len=512, overlap=64,
-                epochs=40, warmup_epochs=3, batch_size=32, lr=5e-4),
+                epochs=40, warmup_epochs=3, batch_size=32, lr=5e-4, selector_grad_scale=0.1),
 }
 LOSS_FIELDS = ("classification", "sufficiency", "complement", "regularizer")
 CHECKPOINT_VERSION = 1
@@ -72,6 +72,9 @@ def build_parser():
     add("--lr", type=float, help="peak AdamW learning rate (linear warm-up, cosine decay to 10%%)")
     add("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     add("--clip", type=float, default=1.0, help="gradient norm clipping threshold")
+    add("--selector-grad-scale", type=float,
+        help="share of the rationale losses' gradient that reaches the shared encoder through the "
+             "rationale head (1 = the method as published, 0 = the encoder learns from classification only)")
     add("--blank-rate", type=float, default=0.2,
         help="each training text gets a fraction of its tokens, drawn from U(0, blank-rate), replaced by the "
              "blank token, so the classifier learns that blanks carry no evidence")
@@ -479,7 +482,8 @@ def start_run(args, device):
         model = R.RationaleTransformer(R.ModelConfig(
             vocab_size=tokenizer.get_vocab_size(), n_classes=len(dataset.classes), max_len=config["max_len"],
             d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
-            d_mlp=config["d_mlp"], dropout=config["dropout"], blank_id=D.MASK_ID)).to(device)
+            d_mlp=config["d_mlp"], dropout=config["dropout"], blank_id=D.MASK_ID,
+            selector_grad_scale=config["selector_grad_scale"])).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -312,3 +312,27 @@ def test_three_classes_train_and_give_three_masks():
     assert output.logits.shape == (16, 3)
     total, _, _ = R.rationale_loss(model.train(), ids, lengths, labels)
     assert torch.isfinite(total)
+
+
+def test_scale_gradient_scales_only_backward():
+    x = torch.randn(3, 4, requires_grad=True)
+    y = R.scale_gradient(x, 0.25)
+    torch.testing.assert_close(y, x)
+    (y * 2).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3, 4), 0.5))
+
+
+def test_selector_grad_scale_shrinks_encoder_gradient_of_mask_losses():
+    torch.manual_seed(0)
+    full = R.RationaleTransformer(tiny_config(dropout=0.0)).eval()
+    scaled = R.RationaleTransformer(tiny_config(dropout=0.0, selector_grad_scale=0.1)).eval()
+    scaled.load_state_dict(full.state_dict())
+    ids, lengths = random_batch([10, 7])
+    labels = torch.tensor([0, 2])
+    grads = []
+    for model in (full, scaled):
+        mask = model(ids, lengths).mask
+        R.size_regularizer(mask, R.real_token_mask(lengths, ids.size(1)), labels, R.LossWeights()).backward()
+        grads.append((model.blocks[0].mlp[0].weight.grad.clone(), model.rationale_head.weight.grad.clone()))
+    torch.testing.assert_close(grads[1][0], 0.1 * grads[0][0])     # encoder: scaled
+    torch.testing.assert_close(grads[1][1], grads[0][1])           # rationale head: unchanged
