@@ -29,7 +29,8 @@ def test_end_to_end_beats_random(tmp_path):
     assert code == 0
     for name in ("best.pt", "last.pt", "tokenizer.json", "metrics.json", "predictions_test.jsonl"):
         assert (out / name).is_file(), f"{name} was not written"
-    assert list(out.glob("*.png")) and list(out.glob("*.html"))
+    assert list(out.glob("*.png"))
+    assert list(out.glob("*.html"))
     metrics = read_metrics(out)
     ours = metrics["paper_protocol"]["rationale (ours)"]["auprc"]
     chance = metrics["paper_protocol"]["random"]["auprc"]
@@ -103,7 +104,8 @@ def test_mismatched_checkpoint_is_rejected(tmp_path, checkpoint):
 def test_evaluate_command_prints_table(checkpoint, capsys):
     assert E.main([str(checkpoint), "--split", "val", "--no-faithfulness"]) == 0
     printed = capsys.readouterr().out
-    assert "rationale (ours)" in printed and "gradient x input" in printed and "ERASER protocol" in printed
+    for expected in ("rationale (ours)", "gradient x input", "ERASER protocol"):
+        assert expected in printed
 
 
 def test_auto_falls_back_to_synthetic_offline(tmp_path, monkeypatch, capsys):
@@ -143,7 +145,8 @@ def test_explain_command_writes_pictures(checkpoint, tmp_path, capsys):
     text = "the striker scored a late goal <script> & \"rain\" " * 3
     assert viz.main([str(checkpoint), "--text", text, "--out", str(out), "--html"]) == 0
     printed = capsys.readouterr().out
-    assert "predicted" in printed and "sports" in printed and "weather" in printed
+    for expected in ("predicted", "sports", "weather"):
+        assert expected in printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "&lt;script&gt;" in out.with_suffix(".html").read_text(encoding="utf-8")
 
