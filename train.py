@@ -206,6 +206,15 @@ def save_checkpoint(path, state, model, optimizer, tokenizer, config, classes):
     }, path)
 
 
+def build_model(config, vocab_size, n_classes, device):
+    """Build the RationaleTransformer that `config` (a resolved train.py configuration) describes."""
+    return R.RationaleTransformer(R.ModelConfig(
+        vocab_size=vocab_size, n_classes=n_classes, max_len=config["max_len"], d_model=config["d_model"],
+        n_layers=config["n_layers"], n_heads=config["n_heads"], d_mlp=config["d_mlp"],
+        dropout=config["dropout"], blank_id=D.MASK_ID,
+        selector_grad_scale=config["selector_grad_scale"])).to(device)
+
+
 def load_checkpoint(path, device="cpu"):
     """Load a checkpoint written by train.py; return (model, tokenizer, checkpoint dict).
 
@@ -479,11 +488,7 @@ def start_run(args, device):
     if tokenizer is None:
         tokenizer = D.train_tokenizer((e.words for e in dataset.train), config["vocab_size"])
         torch.manual_seed(config["seed"])
-        model = R.RationaleTransformer(R.ModelConfig(
-            vocab_size=tokenizer.get_vocab_size(), n_classes=len(dataset.classes), max_len=config["max_len"],
-            d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
-            d_mlp=config["d_mlp"], dropout=config["dropout"], blank_id=D.MASK_ID,
-            selector_grad_scale=config["selector_grad_scale"])).to(device)
+        model = build_model(config, tokenizer.get_vocab_size(), len(dataset.classes), device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -98,11 +98,7 @@ def default_training_config(seed=0):
 def build_model(config, vocab_size, n_classes, device, seed):
     """Build the model train.py builds for `config`, initialised from `seed`."""
     torch.manual_seed(seed)
-    model_config = R.ModelConfig(
-        vocab_size=vocab_size, n_classes=n_classes, max_len=config["max_len"], d_model=config["d_model"],
-        n_layers=config["n_layers"], n_heads=config["n_heads"], d_mlp=config["d_mlp"],
-        dropout=config["dropout"], blank_id=D.MASK_ID)
-    return R.RationaleTransformer(model_config).to(device)
+    return train.build_model(config, vocab_size, n_classes, device)
 
 
 def set_attention_dropout(model, probability):

@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -393,14 +394,18 @@ def run_training(args, device):
     rows = []
     for seed in args.seeds:
         for name in args.arrangements:
-            rows.append((name, seed, train_arrangement(name, dataset, tokenizer, config, seed, device, args.log_every)))
+            started = time.perf_counter()
+            row = train_arrangement(name, dataset, tokenizer, config, seed, device, args.log_every)
+            row["minutes"] = (time.perf_counter() - started) / 60
+            rows.append((name, seed, row))
+            print(f"result ({name}) seed {seed}: {json.dumps(row)}", flush=True)   # printed now, so a later failure loses nothing
     ranges = " | ".join(f"mean mask {c} min-max" for c in dataset.classes)
-    print(f"\n| arrangement | seed | test accuracy | AUPRC | Token-F1 | {ranges} |")
-    print("|---|---|---|---|---|" + "---|" * len(dataset.classes))
+    print(f"\n| arrangement | seed | test accuracy | AUPRC | Token-F1 | {ranges} | minutes |")
+    print("|---|---|---|---|---|" + "---|" * len(dataset.classes) + "---|")
     for name, seed, row in rows:
         spans = " | ".join(f"{low:.2f}-{high:.2f}" for low, high in zip(row["mask_min"], row["mask_max"]))
         print(f"| ({name}) {ARRANGEMENTS[name]} | {seed} | {row['accuracy']:.3f} | {row['auprc']:.3f} | "
-              f"{row['token_f1']:.3f} | {spans} |")
+              f"{row['token_f1']:.3f} | {spans} | {row['minutes']:.1f} |")
     return 0
 
 

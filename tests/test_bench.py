@@ -15,6 +15,7 @@ import explain_cost  # noqa: E402
 import machine  # noqa: E402
 import rationale as R  # noqa: E402
 import three_player  # noqa: E402
+import train  # noqa: E402
 
 CLS = D.CLS_ID
 
@@ -98,6 +99,20 @@ def test_flop_formula_rejects_unknown_objective():
 
 # ----------------------------------------------------------------------------------------------
 # Three-model arrangement
+
+
+def test_bench_model_matches_train():
+    # Every field of the model configuration, selector_grad_scale included, must be train.py's.
+    config = machine.default_training_config(seed=3) | {"selector_grad_scale": 0.25, "d_mlp": 64}
+    benchmarked = machine.build_model(config, 50, 3, torch.device("cpu"), seed=3)
+    torch.manual_seed(3)
+    trained = train.build_model(config, 50, 3, torch.device("cpu"))
+    assert benchmarked.config == trained.config
+    assert benchmarked.config.selector_grad_scale == 0.25
+    for (name, expected), actual in zip(trained.state_dict().items(), benchmarked.state_dict().values()):
+        torch.testing.assert_close(actual, expected, msg=name)
+    players = three_player.ThreePlayers(config, 50, 3, torch.device("cpu"), seed=3)
+    assert all(model.config == trained.config for model in players.children())
 
 
 def players_from(model):
