@@ -17,6 +17,7 @@ import torch
 
 import data as D
 import rationale as R
+import subwords as S
 from metrics import (accuracy, average_rationale_metrics, eraser_record, eraser_scores, faithfulness,
                      macro_f1, write_eraser_predictions)
 
@@ -50,7 +51,7 @@ def _batches(items, batch_size):
 
 
 def _device_batch(windows, device):
-    ids, lengths = D.collate([window.ids for window in windows])
+    ids, lengths = S.collate([window.ids for window in windows])
     return ids.to(device), lengths.to(device)
 
 
@@ -58,14 +59,14 @@ def _device_batch(windows, device):
 def predict_documents(model, encoded, max_len, overlap, labels=None, batch_size=64):
     """Classify and score whole documents.
 
-    encoded: list of (ids (S,), word_index (S,)) per document, as from data.encode_documents.
+    encoded: list of (ids (S,), word_index (S,)) per document, as from subwords.encode_documents.
     With gold `labels`, also run the frozen scorer on each window's soft rationale and
     complement of the gold class and average p_y over the windows. Returns one
     DocumentPrediction per document.
     """
     model.eval()
     device = next(model.parameters()).device
-    per_document = [D.make_windows(ids, max_len, overlap) for ids, _ in encoded]
+    per_document = [S.make_windows(ids, max_len, overlap) for ids, _ in encoded]
     flat = [(d, window) for d, windows in enumerate(per_document) for window in windows]
     logits, masks, scored = [], [], []
     for chunk in _batches(flat, batch_size):
@@ -80,10 +81,10 @@ def predict_documents(model, encoded, max_len, overlap, labels=None, batch_size=
     predictions, k = [], 0
     for d, windows in enumerate(per_document):
         ids, word_index = encoded[d]
-        merged = D.merge_window_masks(windows, masks[k:k + len(windows)], len(ids))          # (S, C)
-        scores = D.subword_scores_to_words(merged, word_index, _word_count(word_index)).T    # (C, N)
+        merged = S.merge_window_masks(windows, masks[k:k + len(windows)], len(ids))          # (S, C)
+        scores = S.subword_scores_to_words(merged, word_index, _word_count(word_index)).T    # (C, N)
         window_logits = np.stack(logits[k:k + len(windows)])                                  # (W, C)
-        prediction = DocumentPrediction(_softmax(D.merge_window_logits(window_logits)), scores)
+        prediction = DocumentPrediction(_softmax(S.merge_window_logits(window_logits)), scores)
         if labels is not None:
             rationale, complement = np.mean(scored[k:k + len(windows)], axis=0)
             prediction.rationale_probability, prediction.complement_probability = rationale, complement
@@ -111,8 +112,8 @@ def blanked_probabilities(model, ids, word_index, keep_words, label, max_len, ov
     model.eval()
     device = next(model.parameters()).device
     keep_subwords = np.asarray(keep_words)[:, word_index]                  # (Q, S)
-    variants = [np.where(keep, ids, D.MASK_ID) for keep in keep_subwords]
-    per_variant = [D.make_windows(variant, max_len, overlap) for variant in variants]
+    variants = [np.where(keep, ids, S.MASK_ID) for keep in keep_subwords]
+    per_variant = [S.make_windows(variant, max_len, overlap) for variant in variants]
     flat = [window for windows in per_variant for window in windows]
     logits = []
     for chunk in _batches(flat, batch_size):
@@ -120,7 +121,7 @@ def blanked_probabilities(model, ids, word_index, keep_words, label, max_len, ov
     logits = np.concatenate(logits)                                        # (sum of W, C)
     probabilities, k = [], 0
     for windows in per_variant:
-        probabilities.append(_softmax(D.merge_window_logits(logits[k:k + len(windows)]))[label])
+        probabilities.append(_softmax(S.merge_window_logits(logits[k:k + len(windows)]))[label])
         k += len(windows)
     return np.array(probabilities)
 
@@ -143,7 +144,7 @@ def gradient_x_input(model, ids, word_index, label, max_len, overlap):
     """
     model.eval()
     device = next(model.parameters()).device
-    windows = D.make_windows(ids, max_len, overlap)
+    windows = S.make_windows(ids, max_len, overlap)
     batch, lengths = _device_batch(windows, device)
     embeddings = model.token_embedding(batch).detach().requires_grad_(True)   # (W, T, D)
     states = model.encode(embeddings, lengths)
@@ -151,8 +152,8 @@ def gradient_x_input(model, ids, word_index, label, max_len, overlap):
     (gradient,) = torch.autograd.grad(logits[:, label].sum(), embeddings)
     token_scores = (gradient * embeddings).sum(-1).detach().cpu().numpy()      # (W, T)
     per_window = [token_scores[k, :len(window.ids)] for k, window in enumerate(windows)]
-    merged = D.merge_window_masks(windows, per_window, len(ids))                # (S,)
-    return D.subword_scores_to_words(merged, word_index, _word_count(word_index))
+    merged = S.merge_window_masks(windows, per_window, len(ids))                # (S,)
+    return S.subword_scores_to_words(merged, word_index, _word_count(word_index))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,10 +271,10 @@ def main(argv=None):
     try:
         model, tokenizer, checkpoint = train.load_checkpoint(args.checkpoint, device)
         dataset, examples = load_split(checkpoint, args.split, args.data_dir)
-    except (ValueError, D.DataError) as error:
+    except (ValueError, S.DataError) as error:
         raise SystemExit(f"error: {error}")
     config = checkpoint["config"]
-    encoded = D.encode_documents(tokenizer, [e.words for e in examples])
+    encoded = S.encode_documents(tokenizer, [e.words for e in examples])
     start = time.perf_counter()
     classification, table, predictions = evaluate_split(
         model, examples, encoded, len(dataset.classes), config["max_len"], config["overlap"],

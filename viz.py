@@ -651,9 +651,9 @@ def read_text(text, file) -> list[str]:
 
 def explain_words(model, tokenizer, words, max_len, overlap):
     """Return (probabilities (C,), scores (C, N)) of one document, windows merged."""
-    import data
     import evaluate
-    prediction = evaluate.predict_documents(model, [data.encode_words(tokenizer, words)], max_len, overlap)[0]
+    import subwords
+    prediction = evaluate.predict_documents(model, [subwords.encode_words(tokenizer, words)], max_len, overlap)[0]
     return prediction.probabilities, np.clip(prediction.word_scores, 0.0, 1.0)
 
 

@@ -26,6 +26,7 @@ import tokenizers  # noqa: E402
 import torch  # noqa: E402
 
 import data  # noqa: E402
+import subwords  # noqa: E402
 
 TARGET_SECONDS = 10.0  # tokenizer training plus encoding of the whole set
 
@@ -76,10 +77,10 @@ def window_and_merge(encodings: list, max_len: int, overlap: int) -> int:
     """Window every document, merge a two-class mask back and return the number of windows."""
     n_windows = 0
     for ids, word_index in encodings:
-        windows = data.make_windows(ids, max_len, overlap)
+        windows = subwords.make_windows(ids, max_len, overlap)
         masks = [np.full((len(window.ids), 2), 0.5) for window in windows]
-        merged = data.merge_window_masks(windows, masks, len(ids))
-        data.subword_scores_to_words(merged, word_index, int(word_index[-1]) + 1)
+        merged = subwords.merge_window_masks(windows, masks, len(ids))
+        subwords.subword_scores_to_words(merged, word_index, int(word_index[-1]) + 1)
         n_windows += len(windows)
     return n_windows
 
@@ -93,13 +94,13 @@ def measure(args: argparse.Namespace) -> dict:
 
     train_words = [example.words for example in dataset.train]
     figures["train"], tokenizer = time_median(
-        lambda: data.train_tokenizer(train_words, args.vocab_size), args.repeats
+        lambda: subwords.train_tokenizer(train_words, args.vocab_size), args.repeats
     )
     figures["memory_trained"] = peak_memory_mib()
 
     documents = [example.words for split in data.SPLITS for example in getattr(dataset, split)]
     figures["encode"], encodings = time_median(
-        lambda: data.encode_documents(tokenizer, documents), args.repeats
+        lambda: subwords.encode_documents(tokenizer, documents), args.repeats
     )
     figures["memory_encoded"] = peak_memory_mib()
 
@@ -164,7 +165,7 @@ def main() -> None:
 
     try:
         lines = format_report(args, measure(args))
-    except data.DataError as error:
+    except subwords.DataError as error:
         sys.exit(f"error: {error}")
     report = "\n".join(lines) + "\n"
     print(report, end="")
