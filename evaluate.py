@@ -17,7 +17,7 @@ import torch
 
 import data as D
 import rationale as R
-import subwords as S
+import subwords
 from metrics import (accuracy, average_rationale_metrics, eraser_record, eraser_scores, faithfulness,
                      macro_f1, write_eraser_predictions)
 
@@ -51,7 +51,7 @@ def _batches(items, batch_size):
 
 
 def _device_batch(windows, device):
-    ids, lengths = S.collate([window.ids for window in windows])
+    ids, lengths = subwords.collate([window.ids for window in windows])
     return ids.to(device), lengths.to(device)
 
 
@@ -66,7 +66,7 @@ def predict_documents(model, encoded, max_len, overlap, labels=None, batch_size=
     """
     model.eval()
     device = next(model.parameters()).device
-    per_document = [S.make_windows(ids, max_len, overlap) for ids, _ in encoded]
+    per_document = [subwords.make_windows(ids, max_len, overlap) for ids, _ in encoded]
     flat = [(d, window) for d, windows in enumerate(per_document) for window in windows]
     logits, masks, scored = [], [], []
     for chunk in _batches(flat, batch_size):
@@ -81,10 +81,10 @@ def predict_documents(model, encoded, max_len, overlap, labels=None, batch_size=
     predictions, k = [], 0
     for d, windows in enumerate(per_document):
         ids, word_index = encoded[d]
-        merged = S.merge_window_masks(windows, masks[k:k + len(windows)], len(ids))          # (S, C)
-        scores = S.subword_scores_to_words(merged, word_index, _word_count(word_index)).T    # (C, N)
+        merged = subwords.merge_window_masks(windows, masks[k:k + len(windows)], len(ids))          # (S, C)
+        scores = subwords.subword_scores_to_words(merged, word_index, _word_count(word_index)).T    # (C, N)
         window_logits = np.stack(logits[k:k + len(windows)])                                  # (W, C)
-        prediction = DocumentPrediction(_softmax(S.merge_window_logits(window_logits)), scores)
+        prediction = DocumentPrediction(_softmax(subwords.merge_window_logits(window_logits)), scores)
         if labels is not None:
             rationale, complement = np.mean(scored[k:k + len(windows)], axis=0)
             prediction.rationale_probability, prediction.complement_probability = rationale, complement
@@ -112,8 +112,8 @@ def blanked_probabilities(model, ids, word_index, keep_words, label, max_len, ov
     model.eval()
     device = next(model.parameters()).device
     keep_subwords = np.asarray(keep_words)[:, word_index]                  # (Q, S)
-    variants = [np.where(keep, ids, S.MASK_ID) for keep in keep_subwords]
-    per_variant = [S.make_windows(variant, max_len, overlap) for variant in variants]
+    variants = [np.where(keep, ids, subwords.MASK_ID) for keep in keep_subwords]
+    per_variant = [subwords.make_windows(variant, max_len, overlap) for variant in variants]
     flat = [window for windows in per_variant for window in windows]
     logits = []
     for chunk in _batches(flat, batch_size):
@@ -121,7 +121,7 @@ def blanked_probabilities(model, ids, word_index, keep_words, label, max_len, ov
     logits = np.concatenate(logits)                                        # (sum of W, C)
     probabilities, k = [], 0
     for windows in per_variant:
-        probabilities.append(_softmax(S.merge_window_logits(logits[k:k + len(windows)]))[label])
+        probabilities.append(_softmax(subwords.merge_window_logits(logits[k:k + len(windows)]))[label])
         k += len(windows)
     return np.array(probabilities)
 
@@ -144,7 +144,7 @@ def gradient_x_input(model, ids, word_index, label, max_len, overlap):
     """
     model.eval()
     device = next(model.parameters()).device
-    windows = S.make_windows(ids, max_len, overlap)
+    windows = subwords.make_windows(ids, max_len, overlap)
     batch, lengths = _device_batch(windows, device)
     embeddings = model.token_embedding(batch).detach().requires_grad_(True)   # (W, T, D)
     states = model.encode(embeddings, lengths)
@@ -152,8 +152,8 @@ def gradient_x_input(model, ids, word_index, label, max_len, overlap):
     (gradient,) = torch.autograd.grad(logits[:, label].sum(), embeddings)
     token_scores = (gradient * embeddings).sum(-1).detach().cpu().numpy()      # (W, T)
     per_window = [token_scores[k, :len(window.ids)] for k, window in enumerate(windows)]
-    merged = S.merge_window_masks(windows, per_window, len(ids))                # (S,)
-    return S.subword_scores_to_words(merged, word_index, _word_count(word_index))
+    merged = subwords.merge_window_masks(windows, per_window, len(ids))                # (S,)
+    return subwords.subword_scores_to_words(merged, word_index, _word_count(word_index))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,10 +271,10 @@ def main(argv=None):
     try:
         model, tokenizer, checkpoint = train.load_checkpoint(args.checkpoint, device)
         dataset, examples = load_split(checkpoint, args.split, args.data_dir)
-    except (ValueError, S.DataError) as error:
+    except (ValueError, subwords.DataError) as error:
         raise SystemExit(f"error: {error}")
     config = checkpoint["config"]
-    encoded = S.encode_documents(tokenizer, [e.words for e in examples])
+    encoded = subwords.encode_documents(tokenizer, [e.words for e in examples])
     start = time.perf_counter()
     classification, table, predictions = evaluate_split(
         model, examples, encoded, len(dataset.classes), config["max_len"], config["overlap"],

@@ -26,7 +26,7 @@ import torch
 import data as D
 import evaluate as E
 import rationale as R
-import subwords as S
+import subwords
 
 PRESETS = {
     # Sized so that the default run on movie reviews takes about 15 minutes on 2 CPU cores.
@@ -141,7 +141,7 @@ def load_dataset(config):
         return D.load_eraser(config["data_dir"])
     try:
         return D.load_movies(config["data_dir"], Path(config["cache_dir"]))
-    except S.DataError as error:
+    except subwords.DataError as error:
         if name == "movies" or config["data_dir"]:
             raise SystemExit(f"error: {error}")
         print(f"note: the movie reviews are unavailable ({error}), so this run uses the synthetic "
@@ -157,7 +157,7 @@ def synthetic(config):
 
 def encode_splits(tokenizer, dataset):
     """Return {split: list of (ids, word_index)} for train, val and test."""
-    return {split: S.encode_documents(tokenizer, [e.words for e in getattr(dataset, split)])
+    return {split: subwords.encode_documents(tokenizer, [e.words for e in getattr(dataset, split)])
             for split in D.SPLITS}
 
 
@@ -172,8 +172,8 @@ def training_batches(encoded, config, epoch):
     for batch in range(n_batches):
         rng = np.random.default_rng([config["seed"], epoch, batch, 1])
         members = order[batch * config["batch_size"]:(batch + 1) * config["batch_size"]]
-        windows = [S.random_window(encoded[d][0], config["max_len"], rng) for d in members]
-        yield batch, n_batches, members, S.collate(windows)
+        windows = [subwords.random_window(encoded[d][0], config["max_len"], rng) for d in members]
+        yield batch, n_batches, members, subwords.collate(windows)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def build_model(config, vocab_size, n_classes, device):
     return R.RationaleTransformer(R.ModelConfig(
         vocab_size=vocab_size, n_classes=n_classes, max_len=config["max_len"], d_model=config["d_model"],
         n_layers=config["n_layers"], n_heads=config["n_heads"], d_mlp=config["d_mlp"],
-        dropout=config["dropout"], blank_id=S.MASK_ID,
+        dropout=config["dropout"], blank_id=subwords.MASK_ID,
         selector_grad_scale=config["selector_grad_scale"])).to(device)
 
 
@@ -433,7 +433,7 @@ def final_evaluation(config, dataset, device):
     """Evaluate best.pt on the test split; print the table and write metrics, predictions, pictures."""
     out = Path(config["out"])
     model, tokenizer, checkpoint = load_checkpoint(out / "best.pt", device)
-    encoded = S.encode_documents(tokenizer, [e.words for e in dataset.test])
+    encoded = subwords.encode_documents(tokenizer, [e.words for e in dataset.test])
     start = time.perf_counter()
     classification, table, predictions = E.evaluate_split(
         model, dataset.test, encoded, len(dataset.classes), config["max_len"], config["overlap"],
@@ -487,7 +487,7 @@ def start_run(args, device):
     if config["out"] is None:
         config["out"] = str(Path("runs") / config["dataset"])
     if tokenizer is None:
-        tokenizer = S.train_tokenizer((e.words for e in dataset.train), config["vocab_size"])
+        tokenizer = subwords.train_tokenizer((e.words for e in dataset.train), config["vocab_size"])
         torch.manual_seed(config["seed"])
         model = build_model(config, tokenizer.get_vocab_size(), len(dataset.classes), device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
@@ -503,11 +503,11 @@ def main(argv=None):
     device = pick_device(args.device)
     try:
         run = start_run(args, device)
-    except (S.DataError, ValueError) as error:
+    except (subwords.DataError, ValueError) as error:
         raise SystemExit(f"error: {error}")
     config, dataset, model = run["config"], run["dataset"], run["model"]
     Path(config["out"]).mkdir(parents=True, exist_ok=True)
-    S.save_tokenizer(run["tokenizer"], Path(config["out"]) / "tokenizer.json")
+    subwords.save_tokenizer(run["tokenizer"], Path(config["out"]) / "tokenizer.json")
     print("configuration: " + json.dumps({**config, "device": str(device)}), flush=True)
     n_parameters = sum(p.numel() for p in model.parameters())
     print(f"dataset {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / {len(dataset.test)} test "

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import evaluate as E  # noqa: E402
 import machine as M  # noqa: E402
 import rationale as R  # noqa: E402
-import subwords as S  # noqa: E402
+import subwords  # noqa: E402
 import train  # noqa: E402
 
 SLOW_METHODS = ("integrated gradients", "occlusion", "mask optimization")
@@ -51,17 +51,17 @@ TARGET_SPEEDUP = 20.0       # ours against Integrated Gradients, seconds per doc
 
 def window_batch(ids, max_len, overlap, device):
     """Cut a document into windows; return (windows, ids (W, T), lengths (W,)) on `device`."""
-    windows = S.make_windows(ids, max_len, overlap)
-    batch, lengths = S.collate([window.ids for window in windows])
+    windows = subwords.make_windows(ids, max_len, overlap)
+    batch, lengths = subwords.collate([window.ids for window in windows])
     return windows, batch.to(device), lengths.to(device)
 
 
 def token_scores_to_words(windows, token_scores, word_index):
     """Merge per-window token scores (W, T) over the overlaps and average them per word: (N,)."""
     per_window = [token_scores[k, :len(window.ids)] for k, window in enumerate(windows)]
-    merged = S.merge_window_masks(windows, per_window, len(word_index))                 # (S,)
+    merged = subwords.merge_window_masks(windows, per_window, len(word_index))                 # (S,)
     n_words = int(word_index.max()) + 1 if len(word_index) else 0
-    return S.subword_scores_to_words(merged, word_index, n_words)
+    return subwords.subword_scores_to_words(merged, word_index, n_words)
 
 
 def softmax(logits):
@@ -133,7 +133,7 @@ def window_logits(model, sequences, batch_size=64):
     device = next(model.parameters()).device
     logits = []
     for start in range(0, len(sequences), batch_size):
-        ids, lengths = S.collate(sequences[start:start + batch_size])
+        ids, lengths = subwords.collate(sequences[start:start + batch_size])
         logits.append(model(ids.to(device), lengths.to(device)).logits.float().cpu().numpy())
     return np.concatenate(logits)
 
@@ -145,7 +145,7 @@ def occluded_windows(windows, word_index):
         covered = word_index[window.start:window.start + len(window.ids) - 1]          # (L-1,)
         for word in np.unique(covered):
             ids = window.ids.copy()
-            ids[1:][covered == word] = S.MASK_ID
+            ids[1:][covered == word] = subwords.MASK_ID
             variants.append((int(word), k, ids))
     return variants
 
@@ -159,7 +159,7 @@ def occlusion_scores(model, ids, word_index, label, max_len, overlap, batch_size
     """
     model.eval()
     n_words = int(word_index.max()) + 1 if len(word_index) else 0
-    windows = S.make_windows(ids, max_len, overlap)
+    windows = subwords.make_windows(ids, max_len, overlap)
     full = window_logits(model, [window.ids for window in windows], batch_size)      # (W, C)
     variants = occluded_windows(windows, word_index)
     if not variants:
@@ -337,11 +337,11 @@ def main(argv=None):
     try:
         model, tokenizer, checkpoint = train.load_checkpoint(args.checkpoint, device)
         _, examples = E.load_split(checkpoint, "test", args.data_dir)
-    except (ValueError, S.DataError) as error:
+    except (ValueError, subwords.DataError) as error:
         raise SystemExit(f"error: {error}")
     examples = examples[:args.docs]
     args.max_len, args.overlap = checkpoint["config"]["max_len"], checkpoint["config"]["overlap"]
-    encoded = S.encode_documents(tokenizer, [e.words for e in examples])
+    encoded = subwords.encode_documents(tokenizer, [e.words for e in examples])
     print(M.describe_machine(device), flush=True)
 
     results = run_methods(model, encoded, examples, args, device)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import data as D  # noqa: E402
 import rationale as R  # noqa: E402
-import subwords as S  # noqa: E402
+import subwords  # noqa: E402
 import train  # noqa: E402
 
 CATEGORIES = ("attention projections", "attention core", "attention reshapes", "mlp", "mask kernel",
@@ -117,7 +117,7 @@ def set_attention_dropout(model, probability):
 def load_movies(data_dir, config):
     """Load the movie reviews and train the tokenizer as train.py does; return (dataset, tokenizer)."""
     dataset = D.load_movies(data_dir or default_data_dir())
-    tokenizer = S.train_tokenizer((example.words for example in dataset.train), config["vocab_size"])
+    tokenizer = subwords.train_tokenizer((example.words for example in dataset.train), config["vocab_size"])
     return dataset, tokenizer
 
 
@@ -129,7 +129,7 @@ def movie_batches(dataset, tokenizer, config, n_batches):
     """
     if n_batches < 1:
         raise ValueError(f"n_batches must be at least 1, got {n_batches}")
-    encoded = S.encode_documents(tokenizer, [example.words for example in dataset.train])
+    encoded = subwords.encode_documents(tokenizer, [example.words for example in dataset.train])
     batches = []
     for epoch in itertools.count():
         for _, _, members, (ids, lengths) in train.training_batches(encoded, config, epoch):
@@ -430,7 +430,7 @@ def main(argv=None):
 
     try:
         dataset, tokenizer = load_movies(args.data_dir, config)
-    except S.DataError as error:
+    except subwords.DataError as error:
         raise SystemExit(f"error: {error}")
     measure(args, config, dataset, tokenizer, device)
     return 0

@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import evaluate as E  # noqa: E402
 import machine as M  # noqa: E402
 import rationale as R  # noqa: E402
-import subwords as S  # noqa: E402
+import subwords  # noqa: E402
 import train  # noqa: E402
 
 ARRANGEMENTS = {"a": "classification only", "b": "single model (ours)", "c": "three models"}
@@ -322,7 +322,7 @@ def train_arrangement(name, dataset, tokenizer, config, seed, device, log_every)
     (C,) are each class's extremes of the per-step mean mask over the steps after warm-up.
     """
     config = {**config, "seed": seed}
-    encoded = S.encode_documents(tokenizer, [example.words for example in dataset.train])
+    encoded = subwords.encode_documents(tokenizer, [example.words for example in dataset.train])
     arrangement = Arrangement(name, config, tokenizer.get_vocab_size(), len(dataset.classes), device, seed)
     total_steps = config["epochs"] * math.ceil(len(encoded) / config["batch_size"])
     means, step_index = [], 0
@@ -351,7 +351,7 @@ def train_arrangement(name, dataset, tokenizer, config, seed, device, log_every)
 
 def evaluate_on_test(model, dataset, tokenizer, config):
     """Return accuracy, AUPRC and Token-F1 (gold class, paper protocol) on dataset.test."""
-    encoded = S.encode_documents(tokenizer, [example.words for example in dataset.test])
+    encoded = subwords.encode_documents(tokenizer, [example.words for example in dataset.test])
     predictions = E.predict_documents(model, encoded, config["max_len"], config["overlap"])
     labels = [example.label for example in dataset.test]
     predicted = [int(np.argmax(p.probabilities)) for p in predictions]
@@ -398,7 +398,8 @@ def run_training(args, device):
             row = train_arrangement(name, dataset, tokenizer, config, seed, device, args.log_every)
             row["minutes"] = (time.perf_counter() - started) / 60
             rows.append((name, seed, row))
-            print(f"result ({name}) seed {seed}: {json.dumps(row)}", flush=True)   # printed now, so a later failure loses nothing
+            # Printed now, so that a failure in a later run loses nothing.
+            print(f"result ({name}) seed {seed}: {json.dumps(row)}", flush=True)
     ranges = " | ".join(f"mean mask {c} min-max" for c in dataset.classes)
     print(f"\n| arrangement | seed | test accuracy | AUPRC | Token-F1 | {ranges} | minutes |")
     print("|---|---|---|---|---|" + "---|" * len(dataset.classes) + "---|")
@@ -461,7 +462,7 @@ def main(argv=None):
     check_arguments(args)
     try:
         return run_training(args, device) if args.train else run_timing(args, device)
-    except S.DataError as error:
+    except subwords.DataError as error:
         raise SystemExit(f"error: {error}")
 
 

@@ -13,11 +13,11 @@ import evaluate as E  # noqa: E402
 import explain_cost  # noqa: E402
 import machine  # noqa: E402
 import rationale as R  # noqa: E402
-import subwords as S  # noqa: E402
+import subwords  # noqa: E402
 import three_player  # noqa: E402
 import train  # noqa: E402
 
-CLS = S.CLS_ID
+CLS = subwords.CLS_ID
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def one_thread():
 
 def tiny_config(**overrides):
     settings = dict(vocab_size=30, n_classes=3, max_len=12, d_model=8, n_layers=2, n_heads=2, d_mlp=12,
-                    dropout=0.0, blank_id=S.MASK_ID)
+                    dropout=0.0, blank_id=subwords.MASK_ID)
     settings.update(overrides)
     return R.ModelConfig(**settings)
 
@@ -43,7 +43,7 @@ def random_batch(lengths, vocab_size=30, seed=0):
     lengths = torch.tensor(lengths)
     ids = torch.randint(4, vocab_size, (len(lengths), int(lengths.max())), generator=generator)
     ids[:, 0] = CLS
-    ids[torch.arange(ids.size(1)) >= lengths[:, None]] = S.PAD_ID
+    ids[torch.arange(ids.size(1)) >= lengths[:, None]] = subwords.PAD_ID
     return ids, lengths
 
 
@@ -291,7 +291,7 @@ def test_mask_optimization_lowers_objective():
 def test_token_scores_to_words_averages_subwords():
     ids = np.arange(4, 11)                                           # 7 subwords
     word_index = np.array([0, 0, 1, 2, 2, 2, 3])
-    windows = S.make_windows(ids, 5, 1)                              # 4 subwords per window, 1 shared
+    windows = subwords.make_windows(ids, 5, 1)                              # 4 subwords per window, 1 shared
     scores = np.zeros((len(windows), 5))
     for k, window in enumerate(windows):
         scores[k, 1:len(window.ids)] = ids[window.start:window.start + len(window.ids) - 1]   # score = id

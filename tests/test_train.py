@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import evaluate as E
-import subwords as S
+import subwords
 import train
 
 TINY = ["--dataset", "synthetic", "--synthetic-docs", "120", "--vocab-size", "400", "--d-model", "32",
@@ -75,7 +75,7 @@ def test_checkpoint_loads_with_weights_only(checkpoint):
     raw = torch.load(checkpoint, weights_only=True)
     assert raw["classes"] == ["sports", "cooking", "weather"]
     model, tokenizer, loaded = train.load_checkpoint(checkpoint)
-    assert tokenizer.token_to_id("[MASK]") == S.MASK_ID
+    assert tokenizer.token_to_id("[MASK]") == subwords.MASK_ID
     assert not model.training
 
 
@@ -128,9 +128,9 @@ def test_requested_movies_unavailable_is_an_error(tmp_path, monkeypatch):
 def test_gradient_x_input_matches_autograd_on_one_window(checkpoint):
     model, tokenizer, _ = train.load_checkpoint(checkpoint)
     words = "the striker scored a late goal and we went home".split()
-    ids, word_index = S.encode_words(tokenizer, words)
+    ids, word_index = subwords.encode_words(tokenizer, words)
     scores = E.gradient_x_input(model, ids, word_index, 0, max_len=48, overlap=8)
-    window = torch.tensor([[S.CLS_ID, *ids.tolist()]])
+    window = torch.tensor([[subwords.CLS_ID, *ids.tolist()]])
     embeddings = model.token_embedding(window).detach().requires_grad_(True)
     logit = model.classifier(model.encode(embeddings, torch.tensor([window.size(1)]))[:, 0])[0, 0]
     logit.backward()
