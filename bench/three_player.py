@@ -314,16 +314,18 @@ def print_timing_table(seconds, memory, arrangements, device):
 # Training mode
 
 
-def train_arrangement(name, dataset, tokenizer, config, seed, device, log_every):
+def train_arrangement(name, dataset, tokenizer, config, seed, device, log_every, attention_dropout=None):
     """Train arrangement (b) or (c) from `seed`; return its test metrics and mean-mask range.
 
     The schedule is train.py's: its batches, warm-up epochs, learning rate and per-step seeds.
     The last epoch's model is evaluated on dataset.test, without checkpoint selection. mask_min and mask_max
     (C,) are each class's extremes of the per-step mean mask over the steps after warm-up.
+    attention_dropout, when given, replaces the dropout on attention weights in every network.
     """
     config = {**config, "seed": seed}
     encoded = subwords.encode_documents(tokenizer, [example.words for example in dataset.train])
-    arrangement = Arrangement(name, config, tokenizer.get_vocab_size(), len(dataset.classes), device, seed)
+    arrangement = Arrangement(name, config, tokenizer.get_vocab_size(), len(dataset.classes), device, seed,
+                              attention_dropout)
     total_steps = config["epochs"] * math.ceil(len(encoded) / config["batch_size"])
     means, step_index = [], 0
     for epoch in range(config["epochs"]):
@@ -395,7 +397,8 @@ def run_training(args, device):
     for seed in args.seeds:
         for name in args.arrangements:
             started = time.perf_counter()
-            row = train_arrangement(name, dataset, tokenizer, config, seed, device, args.log_every)
+            row = train_arrangement(name, dataset, tokenizer, config, seed, device, args.log_every,
+                                    args.attention_dropout)
             row["minutes"] = (time.perf_counter() - started) / 60
             rows.append((name, seed, row))
             # Printed now, so that a failure in a later run loses nothing.
@@ -423,7 +426,7 @@ def build_parser():
     parser.add_argument("--repeats", type=int, default=7, help="timed steps of each arrangement (default 7)")
     parser.add_argument("--memory-steps", type=int, default=2, help="steps run in each memory subprocess")
     parser.add_argument("--attention-dropout", type=float,
-                        help="timing mode, what-if: dropout on attention weights only (default: the model's 0.1)")
+                        help="what-if: dropout on attention weights only, in both modes (default: the model's 0.1)")
     parser.add_argument("--profile", action="store_true", help="also print a profiler breakdown of each arrangement")
     parser.add_argument("--train", action="store_true", help="train and evaluate instead of timing")
     parser.add_argument("--arrangements", default="bc", help="training mode: which of b and c to train (default bc)")
