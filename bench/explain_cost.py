@@ -20,7 +20,7 @@ The script prints seconds per document and the rationale metrics (word level, go
 metrics.average_rationale_metrics) of each method in one table:
 
     python bench/explain_cost.py runs/movies/best.pt --data-dir ../shared/data/movies
-    python bench/explain_cost.py runs/movies/best.pt --slow-docs 199     # full run: hours on 2 cores
+    python bench/explain_cost.py runs/movies/best.pt --slow-docs 199     # all five methods: about 40 min on 2 cores
 
 Integrated Gradients, occlusion and mask optimization take seconds per document on a CPU, so by
 default they run on the first --slow-docs documents only. The table lists how many documents
