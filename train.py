@@ -29,7 +29,8 @@ import rationale as R
 import subwords
 
 PRESETS = {
-    # Sized so that the default run on movie reviews takes about 15 minutes on 2 CPU cores.
+    # Sized so that the default run on movie reviews takes about 9 minutes on 2 CPU cores
+    # (measured in docs/benchmarks.md).
     "cpu": dict(vocab_size=8000, d_model=128, n_layers=2, n_heads=4, d_mlp=256, max_len=256, overlap=32,
                 epochs=12, warmup_epochs=2, batch_size=32, lr=1e-3, selector_grad_scale=0.1),
     # One GPU: a wider and deeper model over longer windows for more epochs.
@@ -141,7 +142,7 @@ def load_dataset(config):
         return D.load_eraser(config["data_dir"])
     try:
         return D.load_movies(config["data_dir"], Path(config["cache_dir"]))
-    except subwords.DataError as error:
+    except D.DataError as error:
         if name == "movies" or config["data_dir"]:
             raise SystemExit(f"error: {error}")
         print(f"note: the movie reviews are unavailable ({error}), so this run uses the synthetic "

@@ -112,7 +112,8 @@ def test_bench_model_matches_train():
     for (name, expected), actual in zip(trained.state_dict().items(), benchmarked.state_dict().values()):
         torch.testing.assert_close(actual, expected, msg=name)
     players = three_player.ThreePlayers(config, 50, 3, torch.device("cpu"), seed=3)
-    assert all(model.config == trained.config for model in players.children())
+    for player in players.children():
+        assert player.config == trained.config
 
 
 def players_from(model):
@@ -291,7 +292,7 @@ def test_mask_optimization_lowers_objective():
 def test_token_scores_to_words_averages_subwords():
     ids = np.arange(4, 11)                                           # 7 subwords
     word_index = np.array([0, 0, 1, 2, 2, 2, 3])
-    windows = subwords.make_windows(ids, 5, 1)                              # 4 subwords per window, 1 shared
+    windows = subwords.make_windows(ids, 5, 1)                       # 4 subwords per window, 1 shared
     scores = np.zeros((len(windows), 5))
     for k, window in enumerate(windows):
         scores[k, 1:len(window.ids)] = ids[window.start:window.start + len(window.ids) - 1]   # score = id
